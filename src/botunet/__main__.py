@@ -1,0 +1,3 @@
+from botunet.cli.main import entrypoint
+
+entrypoint()
