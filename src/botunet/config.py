@@ -73,7 +73,7 @@ class SampleConfig:
         bytes_per_packet: L, bytes per packet from the IP header (the paper uses 100).
         start: "first" (the paper's Exp1) or "payload" (Exp2: the first packet that
             carries transport payload, falling back to the first packet).
-        mask: "none", "addresses" or "strict" (see botunet.samples.extract).
+        mask: "none", "addresses" or "strict" (see botunet.samples.mask).
     """
 
     n_packets: int = 8
@@ -162,6 +162,8 @@ class TrainConfig:
     class_weights: bool = True
     seed: int = 0
     threads: int | None = None
+    # False: decide at 0.5; True: the threshold that maximises validation F1
+    tune_threshold: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -171,6 +173,10 @@ class TrainConfig:
         _require(
             self.patience is None or self.patience >= 1,
             f"patience must be >= 1 or None, got {self.patience!r}",
+        )
+        _require(
+            self.threads is None or self.threads >= 1,
+            f"threads must be >= 1 or None, got {self.threads!r}",
         )
 
 
@@ -201,6 +207,52 @@ class DetectConfig:
         _require(
             self.backend in ("torch", "onnx"),
             f"backend must be one of torch, onnx, got {self.backend!r}",
+        )
+
+
+# The paper's models and its values of N (Tables 2 and 3).
+PAPER_MODELS = ("unet1d", "unet1d_light", "mobilenet1d")
+PAPER_PACKETS = (1, 2, 4, 6, 8, 10, 12, 14, 16)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The grid of ``botunet sweep``: one dataset per (N, start), trained with every model.
+
+    Args:
+        packets: values of N.
+        starts: start modes ("first" is the paper's Exp1, "payload" its Exp2).
+        models: registered model names.
+        protocol: "paper" or "strict" (see botunet.experiments.protocols).
+        max_per_capture: keep at most this many sessions of each capture (seeded).
+        seed: the seed of every split and every training run of the grid.
+    """
+
+    packets: tuple[int, ...] = PAPER_PACKETS
+    starts: tuple[str, ...] = START_MODES
+    models: tuple[str, ...] = PAPER_MODELS
+    protocol: str = "paper"
+    max_per_capture: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("packets", "starts", "models"):
+            values = getattr(self, name)
+            _require(len(values) > 0, f"{name} must not be empty")
+            _require(
+                len(set(values)) == len(values), f"{name} must not repeat a value, got {values!r}"
+            )
+        _require(
+            all(1 <= n <= 64 for n in self.packets),
+            f"packets must be in 1..64, got {self.packets!r}",
+        )
+        _require(
+            all(s in START_MODES for s in self.starts),
+            f"starts must be among {', '.join(START_MODES)}, got {self.starts!r}",
+        )
+        _require(
+            self.max_per_capture is None or self.max_per_capture > 0,
+            f"max_per_capture must be > 0, got {self.max_per_capture!r}",
         )
 
 

@@ -26,3 +26,7 @@ class UnknownModelError(BotunetError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ExportError(BotunetError):
+    """An exported model cannot be written or does not agree with the original."""

@@ -1,0 +1,1 @@
+"""Export: model folders to ONNX (and int8) for ONNX Runtime on edge devices."""
