@@ -8,10 +8,10 @@ Each run is a separate process, so its peak RSS is its own.
     PYTHONPATH=src python benchmarks/bench_detect.py --size-gb 0.2
     PYTHONPATH=src python benchmarks/bench_detect.py --size-gb 2 --runs onnx-8-first
 
-The capture is generated under /tmp (real Ethernet/IPv4 sessions of the shared captures,
-repeated with their addresses and times shifted so every copy is a new set of sessions)
-unless --capture is given; the generator of bench_sessions.py is used when it exists.
-Models are untrained unet1d_light weights: speed does not depend on training.
+The capture is generated under /tmp by bench_sessions.py's generator (a shared botnet
+capture repeated with its addresses and times shifted, so every copy is a new set of
+sessions) unless --capture is given. Models are untrained unet1d_light weights: speed
+does not depend on training.
 """
 
 from __future__ import annotations
@@ -19,101 +19,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("BOTUNET_SHARED", REPO.parent / "shared"))
-TEMPLATES = (
-    "botnet/emotet/Example-1-2021-01-06-Emotet-infection.pcap",
-    "benign/malcolm-protocols/Syslog.pcap",
-    "benign/malcolm-protocols/TDS.pcap",
-    "benign/ndpi/1kxun.pcap",
-)
 RSS_LIMIT_MB = 300
 CONFIGS = {"8-first": (8, "first"), "1-payload": (1, "payload")}
 RUNS = tuple(
     f"{kind}-{cfg}" for cfg in CONFIGS for kind in ("sessions", "torch", "onnx")
 )
 
-PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
-
-
 # capture generator
 
 
-def _template_records() -> tuple[bytearray, np.ndarray, np.ndarray, np.ndarray]:
-    """Ethernet/IPv4 records of the template captures as one pcap body.
+def generate_capture(path: Path, size_gb: float) -> Path:
+    """Write a pcap of about ``size_gb`` GB with the generator of bench_sessions.py."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_sessions
 
-    Returns the body, the offsets of each record header, their timestamps in
-    microseconds from the first record, and the offsets of every address byte pair to
-    shift per copy.
-    """
-    import dpkt
-
-    records = []
-    for rel in TEMPLATES:
-        path = SHARED / "data" / "pcaps" / rel
-        if not path.is_file():
-            continue
-        with open(path, "rb") as f:
-            for ts, frame in dpkt.pcap.Reader(f):
-                # Ethernet, IPv4, no VLAN: the address bytes sit at 26..33
-                if len(frame) >= 34 and frame[12:14] == b"\x08\x00" and frame[14] >> 4 == 4:
-                    records.append((ts, frame))
-    if not records:
-        raise SystemExit(f"no template captures under {SHARED}; pass --capture")
-    records.sort(key=lambda r: r[0])
-    first = records[0][0]
-    body = bytearray()
-    headers, times, addresses = [], [], []
-    for ts, frame in records:
-        micros = int(round((ts - first) * 1e6))
-        headers.append(len(body))
-        times.append(micros)
-        body += struct.pack("<IIII", 0, 0, len(frame), len(frame))
-        # bytes 1-2 of source and destination addresses
-        addresses += [len(body) + 27, len(body) + 28, len(body) + 31, len(body) + 32]
-        body += frame
-    return body, np.array(headers), np.array(times, dtype=np.int64), np.array(addresses)
-
-
-def generate_capture(path: Path, size_gb: float, start_s: int = 1_700_000_000) -> Path:
-    """Write a pcap of about ``size_gb`` GB of repeated, shifted template sessions."""
-    try:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from bench_sessions import generate_capture as shared_generator  # type: ignore
-
-        return shared_generator(path, size_gb)
-    except (ImportError, AttributeError, TypeError):
-        pass
-    body, headers, times, addresses = _template_records()
-    span_us = int(times[-1]) + 1_000_000
-    template = np.frombuffer(bytes(body), dtype=np.uint8)
-    ts_index = headers[:, None] + np.arange(8)
-    target = int(size_gb * 1e9)
-    written = len(PCAP_HEADER)
-    with open(path, "wb") as f:
-        f.write(PCAP_HEADER)
-        copy = 0
-        while written < target:
-            copy += 1
-            chunk = template.copy()
-            micros = times + copy * span_us
-            secs = (start_s + micros // 1_000_000).astype("<u4")
-            usecs = (micros % 1_000_000).astype("<u4")
-            stamp = np.stack([secs, usecs], axis=1).view(np.uint8).reshape(-1, 8)
-            chunk[ts_index] = stamp
-            shift = np.array([(copy >> 8) & 0xFF, copy & 0xFF] * 2, dtype=np.uint8)
-            chunk[addresses] ^= np.tile(shift, len(addresses) // 4)
-            f.write(chunk.tobytes())
-            written += len(chunk)
+    bench_sessions.generate(bench_sessions.DEFAULT_TEMPLATE, path, int(size_gb * 1e9))
     return path
 
 

@@ -223,3 +223,17 @@ def test_detector_load_rejects_onnx_of_other_input_length(tmp_path) -> None:
     model_dir = write_model_dir(tmp_path / "model", onnx_length=N * L + 1)
     with pytest.raises(CheckpointError, match=f"takes {N * L + 1} bytes"):
         Detector(model_dir, DetectConfig(backend="onnx")).load()
+
+
+def test_scorer_runs_large_batches_in_chunks_with_the_same_scores(model_dir) -> None:
+    detector = Detector(model_dir, DetectConfig(backend="onnx")).load()
+    vectors = np.random.default_rng(0).integers(0, 256, (10, N * L), dtype=np.uint8)
+    whole = detector.scorer_.score(vectors)
+    detector.scorer_.max_input_bytes = 3 * N * L  # chunks of 3, 3, 3, 1
+
+    chunked = detector.scorer_.score(vectors)
+
+    assert chunked.shape == (10,) and chunked.dtype == np.float32
+    np.testing.assert_array_equal(chunked, whole)
+    logits = (vectors.astype(np.float32) / 255).mean(axis=1) - np.float32(0.1)
+    np.testing.assert_allclose(whole, sigmoid(logits * np.float32(20)), atol=1e-6)

@@ -54,6 +54,15 @@ def test_reader_reads_all_four_pcap_magics(
     assert sniff_format(path.read_bytes()) == "pcap"
 
 
+def test_reader_reads_pcap_fraction_as_signed_like_libpcap(tmp_path: Path) -> None:
+    # a damaged microsecond field of 0xfffbe770 is -268432 us, not 71 minutes
+    data = bytearray(pcap_bytes([(1_614_582_000 * 10**9, FRAMES[0])]))
+    data[28:32] = struct.pack("<i", -268_432)
+    path = tmp_path / "fraction.pcap"
+    path.write_bytes(bytes(data))
+    assert [p.ts_ns for p in iter_packets(path)] == [1_614_582_000 * 10**9 - 268_432_000]
+
+
 def test_reader_pcapng_interfaces_link_types_and_resolutions(tmp_path: Path) -> None:
     raw = ip4("10.0.0.9", "10.0.0.8", 6, tcp(1, 2))
     data = (

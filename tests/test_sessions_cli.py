@@ -11,7 +11,7 @@ from pathlib import Path
 import communityid
 import pyarrow.parquet as pq
 import pytest
-from capture_writers import T0_NS, pcap_bytes, write_pcap
+from capture_writers import T0_NS, ip4, pcap_bytes, udp, write_pcap
 
 from botunet.cli.main import main
 
@@ -27,7 +27,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out, err
 
 
-def test_cli_sessions_prints_summary(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_sessions_prints_summary(
+    fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run_cli(capsys, "sessions", str(fixtures_dir / "ip-mix-arp-stp.pcap"))
     assert code == 0
     assert "files       1" in out
@@ -37,11 +39,12 @@ def test_cli_sessions_prints_summary(fixtures_dir: Path, capsys: pytest.CaptureF
     assert err == ""
 
 
-def test_cli_sessions_writes_jsonl(fixtures_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_sessions_writes_jsonl(
+    fixtures_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out_file = tmp_path / "s.jsonl"
-    code, out, _ = run_cli(
-        capsys, "sessions", str(fixtures_dir / "http-qinq.pcap"), "--no-tcp-close", "-o", str(out_file)
-    )
+    capture = str(fixtures_dir / "http-qinq.pcap")
+    code, out, _ = run_cli(capsys, "sessions", capture, "--no-tcp-close", "-o", str(out_file))
     assert code == 0 and "(1 records)" in out
     (record,) = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert list(record) == FIELDS
@@ -64,7 +67,9 @@ def test_cli_sessions_writes_csv_and_parquet(
     assert {r["dst_ip"] for r in rows} == {"1.1.1.1"}
 
 
-def test_cli_sessions_options_reach_the_meter(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_sessions_options_reach_the_meter(
+    fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     capture = str(fixtures_dir / "pppoe-over-qinq.pcap")
     _, out, _ = run_cli(capsys, "sessions", capture)
     assert "sessions    2" in out and "fin" not in out
@@ -78,9 +83,9 @@ def test_cli_sessions_walks_folders(fixtures_dir: Path, capsys: pytest.CaptureFi
     assert "files       18" in out  # CASES.md left out
 
 
-def test_cli_sessions_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from capture_writers import ip4, udp
-
+def test_cli_sessions_reads_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = pcap_bytes([(T0_NS, ip4("10.0.0.1", "10.0.0.2", 17, udp(1, 2)))], 101)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
     code, out, _ = run_cli(capsys, "sessions", "-")
@@ -115,9 +120,9 @@ def test_cli_sessions_bad_file_exits_1_with_one_line(
     one_error_line(err, str(path), fragment)
 
 
-def test_cli_sessions_cut_capture_is_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from capture_writers import ip4, udp
-
+def test_cli_sessions_cut_capture_is_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     frames = [(T0_NS + i, ip4("10.0.0.1", "10.0.0.2", 17, udp(i + 1, 2))) for i in range(3)]
     path = write_pcap(tmp_path / "cut.pcap", frames, 101)
     path.write_bytes(path.read_bytes()[:-3])
@@ -127,14 +132,17 @@ def test_cli_sessions_cut_capture_is_not_an_error(tmp_path: Path, capsys: pytest
     assert err.count("cut short") == 1
 
 
-def test_cli_sessions_bad_output_suffix(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_sessions_bad_output_suffix(
+    fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run_cli(capsys, "sessions", str(fixtures_dir / "raw-ipv4.pcap"), "-o", "out.txt")
     assert code == 1
     one_error_line(err, "output must end in .jsonl, .csv, .parquet")
 
 
 def test_cli_sessions_bad_timeout(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "sessions", str(fixtures_dir / "raw-ipv4.pcap"), "--idle-timeout", "-5")
+    capture = str(fixtures_dir / "raw-ipv4.pcap")
+    code, _, err = run_cli(capsys, "sessions", capture, "--idle-timeout", "-5")
     assert code == 1
     one_error_line(err, "idle_timeout_s must be > 0, got -5")
 

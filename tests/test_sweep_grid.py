@@ -182,14 +182,16 @@ def test_sweep_resumes_after_an_interrupted_cell(tmp_path, captures):
     assert resumed.resumes == [True, False, False, False, False]
 
 
-def test_sweep_other_settings_never_reuse_cells(tmp_path, captures):
+def test_sweep_other_settings_never_reuse_cells(tmp_path, captures, caplog):
     run_sweep(captures, tmp_path / "out", GRID, TRAIN, stages=FakeStages().stages())
 
     longer = FakeStages()
-    result = run_sweep(
-        captures, tmp_path / "out", GRID, TrainConfig(epochs=2), stages=longer.stages()
-    )
+    with caplog.at_level("WARNING", logger="botunet"):
+        result = run_sweep(
+            captures, tmp_path / "out", GRID, TrainConfig(epochs=2), stages=longer.stages()
+        )
     assert result.trained == 8 and len(longer.builds) == 0
+    assert "held the results of other settings (train differ)" in caplog.text
 
     strict = FakeStages()
     grid = SweepConfig(packets=(1,), starts=("first",), models=("unet1d",), protocol="strict")

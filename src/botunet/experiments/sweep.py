@@ -131,6 +131,7 @@ def run_sweep(
     cells = grid_cells(config)
     settings = _settings(inputs, fingerprint, config, train, session)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _warn_if_settings_changed(out_dir, settings)
     logger.info(
         "sweep of %d cells (%d N x %d starts x %d models), protocol %s, %d input files, in %s",
         len(cells),
@@ -333,6 +334,22 @@ def _load_finished(cell_dir: Path) -> dict[str, Any] | None:
         logger.warning("cell %s: incomplete metrics.json, running it again", cell_dir.name)
         return None
     return row
+
+
+def _warn_if_settings_changed(out_dir: Path, settings: dict[str, Any]) -> None:
+    """Say so when SWEEP_DIR's result files came from other settings (its cells stay)."""
+    try:
+        previous = json.loads((out_dir / "sweep.json").read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+    if changed:
+        logger.warning(
+            "%s held the results of other settings (%s differ); its result files now describe "
+            "this sweep, and the cached cells of both are kept",
+            out_dir,
+            ", ".join(changed),
+        )
 
 
 def _check_inputs(inputs: list[Path], config: SweepConfig, stages: Stages) -> None:

@@ -67,7 +67,7 @@ def _open_raw(path: str | Path) -> BinaryIO:
     if str(path) == STDIN:
         return sys.stdin.buffer
     try:
-        return open(path, "rb")  # noqa: SIM115 - closed by open_capture
+        return open(path, "rb")  # closed by open_capture
     except OSError as err:
         raise PcapFormatError(f"{path}: cannot open: {err.strerror or err}") from err
 

@@ -7,12 +7,14 @@ How sessions are cut (``SessionConfig``):
 
 - Key: TCP and UDP by 5-tuple, other IP protocols by address pair and protocol
   (ports 0), whichever the direction. The sender of the first packet is ``src``.
+  VLAN ids are not part of the key (nfstream's are): one IP conversation seen on
+  two VLANs is one session.
 - Idle timeout: a session with no packet for ``idle_timeout_s`` ends ("idle").
   Active timeout: the first packet ``active_timeout_s`` or more after a session's
   first packet ends it ("active") and starts the next one. Both are compared on a
   millisecond clock that never goes back (an out-of-order timestamp counts as the
   latest one seen), the way nfstream compares them, so the two cut sessions at the
-  same packets. Idle sessions are expired from the least-recently-seen end of the
+  same packets; only packets given to a session move the clock. Idle sessions are expired from the least-recently-seen end of the
   table as capture time advances, so memory follows the live sessions only.
 - TCP close (``tcp_close``): a RST ends its session at once ("rst"); a FIN ends it
   once FINs have been seen in both directions, at the packet carrying the second
@@ -25,6 +27,9 @@ How sessions are cut (``SessionConfig``):
   each cut to ``keep_bytes`` bytes from the IP header.
 - Bytes: ``bytes_fwd`` / ``bytes_bwd`` count IP bytes (headers included, link layer
   not), so the same traffic counts the same on any link type.
+- Timestamps: integer nanoseconds, whatever the capture's resolution (pcapng
+  if_tsresol, decimal or binary, and if_tsoffset honoured). A pcap fraction is read
+  as signed, as libpcap reads it, so one corrupt fraction cannot push the clock on.
 - Fragments and tunnels: see ``botunet.pcap.decode``.
 """
 

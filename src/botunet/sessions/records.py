@@ -87,7 +87,7 @@ class SessionWriter:
             if self.format == ".parquet":
                 self._parquet = pq.ParquetWriter(self.path, RECORD_SCHEMA)
             else:
-                self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+                self._file = open(self.path, "w", newline="", encoding="utf-8")
                 if self.format == ".csv":
                     self._csv = csv.DictWriter(self._file, fieldnames=RECORD_FIELDS)
                     self._csv.writeheader()

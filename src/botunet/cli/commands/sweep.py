@@ -49,8 +49,10 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Build one dataset per (N, start) from the captures, train and test every model "
             "on it, and write sweep.md (tables laid out like the paper's, with its numbers "
-            "beside ours), sweep.csv, sweep.json and F1 plots into SWEEP_DIR. Finished "
-            "cells are cached in SWEEP_DIR: running the same command again resumes."
+            "beside ours), sweep.csv, sweep.json and F1 plots into SWEEP_DIR. Datasets and "
+            "finished cells are cached in SWEEP_DIR under a hash of their settings: the same "
+            "command again resumes where it stopped, and other settings add new cells beside "
+            "the old ones."
         ),
     )
     parser.add_argument("captures", nargs="+", metavar="CAPTURES", help="capture files or folders")
