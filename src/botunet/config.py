@@ -35,6 +35,13 @@ class SessionConfig:
             packet starts a new one; nfstream's 1800 s default.
         tcp_close: end a TCP session at FIN (both ways) or RST; a SYN on a reused
             5-tuple after that starts a new session.
+        close_grace_s: after a FIN close or RST, packets of the same 5-tuple other than
+            a new SYN (SYN without ACK) within this many seconds of the close still
+            belong to the session; it is handed out when the grace expires (or at a new
+            SYN on the 5-tuple, or at the end of the capture) with end_reason "fin" /
+            "rst". The last ACK follows the second FIN within one round trip, so 2 s
+            covers long paths and a retransmitted FIN or RST. Later packets are
+            skipped ("after_close"). 0 hands the session out at the closing packet.
         decode_tunnels: look inside GRE, VXLAN, IP-in-IP and IPv6-in-IP and use the
             inner packet.
         keep_packets: how many packets a session keeps (from its start, and again from
@@ -45,6 +52,7 @@ class SessionConfig:
     idle_timeout_s: float = 120.0
     active_timeout_s: float = 1800.0
     tcp_close: bool = True
+    close_grace_s: float = 2.0
     decode_tunnels: bool = False
     keep_packets: int = 0
     keep_bytes: int = 0
@@ -54,6 +62,10 @@ class SessionConfig:
         _require(
             self.active_timeout_s > 0,
             f"active_timeout_s must be > 0, got {self.active_timeout_s!r}",
+        )
+        _require(
+            0 <= self.close_grace_s < float("inf"),
+            f"close_grace_s must be a finite number >= 0, got {self.close_grace_s!r}",
         )
         _require(
             0 <= self.keep_packets <= 1024,

@@ -689,9 +689,18 @@ typedef struct session {
     uint8_t *kept;
     size_t kept_len, kept_cap;
     uint32_t n_kept;
-    uint8_t src_is_a, closed, fin_mask, ready_done;
-    struct session *prev, *next; /* LRU by last packet, oldest first */
+    /* closing: ended by FIN / RST, waiting out the grace period before it is handed out;
+       closed: handed out after a TCP close, kept only as a marker of its 5-tuple */
+    uint8_t src_is_a, closing, closed, fin_mask, ready_done, end;
+    int64_t close_tick; /* milliseconds, when closing began */
+    /* links of the one list the session is on: the LRU (open sessions and closed
+       markers, by last packet, oldest first) or the closing FIFO (by close_tick) */
+    struct session *prev, *next;
 } session_t;
+
+typedef struct {
+    session_t *head, *tail;
+} slist_t;
 
 static inline uint64_t mix64(uint64_t h)
 {
@@ -716,7 +725,7 @@ typedef struct {
     PyObject_HEAD
     framer_t fr;
     /* settings */
-    int64_t idle_ms, active_ms;
+    int64_t idle_ms, active_ms, grace_ms;
     int tcp_close, tunnels, events, ready_payload;
     uint32_t keep_packets, keep_bytes, ready_packets;
     PyObject *session_cls, *packet_cls, *capture;
@@ -730,28 +739,35 @@ typedef struct {
     Py_ssize_t batch; /* results per feed() before pausing; 0 while finishing */
     session_t **slots;
     size_t n_slots, n_used;
-    session_t *lru_head, *lru_tail, *free_list;
+    slist_t lru, closing;
+    session_t *free_list;
     /* accounting */
     unsigned long long read, in_sessions, sessions, live, peak_live;
     unsigned long long skipped[N_REASONS];
 } MeterObject;
 
-static void lru_unlink(MeterObject *m, session_t *s)
+static void list_unlink(slist_t *l, session_t *s)
 {
     if (s->prev) s->prev->next = s->next;
-    else m->lru_head = s->next;
+    else l->head = s->next;
     if (s->next) s->next->prev = s->prev;
-    else m->lru_tail = s->prev;
+    else l->tail = s->prev;
     s->prev = s->next = NULL;
 }
 
-static void lru_push(MeterObject *m, session_t *s)
+static void list_push(slist_t *l, session_t *s)
 {
     s->next = NULL;
-    s->prev = m->lru_tail;
-    if (m->lru_tail) m->lru_tail->next = s;
-    else m->lru_head = s;
-    m->lru_tail = s;
+    s->prev = l->tail;
+    if (l->tail) l->tail->next = s;
+    else l->head = s;
+    l->tail = s;
+}
+
+/* The list a session is on. */
+static slist_t *list_of(MeterObject *m, session_t *s)
+{
+    return s->closing ? &m->closing : &m->lru;
 }
 
 static int table_grow(MeterObject *m)
@@ -827,7 +843,7 @@ static void session_drop_kept(session_t *s)
 static void session_release(MeterObject *m, session_t *s)
 {
     table_remove(m, s);
-    lru_unlink(m, s);
+    list_unlink(list_of(m, s), s);
     session_drop_kept(s);
     s->next = m->free_list;
     m->free_list = s;
@@ -989,21 +1005,65 @@ static int emit(MeterObject *m, PyObject *kind, PyObject *session)
     return r;
 }
 
-/* End a session: hand it out, then free it or, after a TCP close, keep a closed marker. */
+/* Hand out a session that has not been handed out yet. */
+static int session_emit(MeterObject *m, session_t *s, int end)
+{
+    if (s->closed) return 0;
+    if (emit(m, EVENT_END, build_session(m, s, end, !s->ready_done)) < 0) return -1;
+    m->sessions++;
+    return 0;
+}
+
+/* Turn a session handed out after a TCP close into a closed marker at the LRU tail: later
+   packets of its 5-tuple are skipped ("after_close") until a new SYN, or until the 5-tuple
+   has been quiet for the idle timeout. Its last_tick may be older than its neighbours'
+   (by at most the grace period); meter_packet checks a marker's age before using it, so
+   a marker freed a little late by the LRU scan changes nothing. */
+static void session_mark_closed(MeterObject *m, session_t *s)
+{
+    list_unlink(list_of(m, s), s);
+    s->closing = 0;
+    s->closed = 1;
+    session_drop_kept(s);
+    list_push(&m->lru, s);
+}
+
+/* End a session by timeout or end of input: hand it out (closed markers were already)
+   and free it. */
 static int session_end(MeterObject *m, session_t *s, int end)
 {
-    if (!s->closed) {
-        if (emit(m, EVENT_END, build_session(m, s, end, !s->ready_done)) < 0) return -1;
-        m->sessions++;
-    }
-    if (end == END_FIN || end == END_RST) {
-        /* Later packets of this 5-tuple belong to the ended session; only a new SYN
-           starts another one. The marker ages out like any idle session. */
-        s->closed = 1;
-        session_drop_kept(s);
+    if (session_emit(m, s, s->closing ? s->end : end) < 0) return -1;
+    session_release(m, s);
+    return 0;
+}
+
+/* A TCP close (FIN both ways, or RST) at tick. With a grace period the session moves to
+   the closing FIFO and keeps taking its 5-tuple's packets (the last ACK, retransmitted
+   FIN / RST) until close_expire hands it out; without one it is handed out now. */
+static int session_close(MeterObject *m, session_t *s, int end, int64_t tick)
+{
+    s->end = (uint8_t)end;
+    if (m->grace_ms > 0) {
+        list_unlink(&m->lru, s);
+        s->closing = 1;
+        s->close_tick = tick;
+        list_push(&m->closing, s);
         return 0;
     }
-    session_release(m, s);
+    if (session_emit(m, s, end) < 0) return -1;
+    session_mark_closed(m, s);
+    return 0;
+}
+
+/* Hand out the closing sessions whose grace period is over at tick. The grace period is
+   the same for all, so the FIFO's close order is also its expiry order. */
+static int close_expire(MeterObject *m, int64_t tick)
+{
+    while (m->closing.head && tick - m->closing.head->close_tick >= m->grace_ms) {
+        session_t *s = m->closing.head;
+        if (session_emit(m, s, s->end) < 0) return -1;
+        session_mark_closed(m, s);
+    }
     return 0;
 }
 
@@ -1053,7 +1113,7 @@ static session_t *session_new(MeterObject *m, const flowkey_t *k, uint64_t h)
     s->hash = h;
     s->payload_index = -1;
     table_insert(m, s);
-    lru_push(m, s);
+    list_push(&m->lru, s);
     m->live++;
     if (m->live > m->peak_live) m->peak_live = m->live;
     return s;
@@ -1079,6 +1139,9 @@ static int session_add(MeterObject *m, session_t *s, const pkt_t *p, int dir, in
                    (s->payload_index >= 0 && index - (uint64_t)s->payload_index < m->keep_packets);
         if (keep && keep_packet(m, s, p, (uint32_t)index, dir, ts_ns) < 0) return -1;
     }
+    /* A closing session is over: it is handed out within the grace period with what it
+       kept, and is not made ready by its trailing packets. */
+    if (s->closing) return 0;
     if (m->events && !s->ready_done) {
         int ready;
         if (m->ready_payload)
@@ -1093,13 +1156,20 @@ static int session_add(MeterObject *m, session_t *s, const pkt_t *p, int dir, in
         }
     }
     if (m->tcp_close && p->proto == 6) {
-        if (p->tcp_flags & 0x04) return session_end(m, s, END_RST);
+        if (p->tcp_flags & 0x04) return session_close(m, s, END_RST, tick);
         if (p->tcp_flags & 0x01) {
             s->fin_mask |= (uint8_t)(1u << dir);
-            if (s->fin_mask == 3) return session_end(m, s, END_FIN);
+            if (s->fin_mask == 3) return session_close(m, s, END_FIN, tick);
         }
     }
     return 0;
+}
+
+/* 0 (forward) or 1: the initiator's own packets go forward; with both endpoints equal, all
+   do. src_is_a tells whether p's sender is endpoint a, c compares its addresses. */
+static inline int packet_dir(const session_t *s, const pkt_t *p, int src_is_a, int c)
+{
+    return (src_is_a == s->src_is_a || (c == 0 && p->sport == p->dport)) ? 0 : 1;
 }
 
 static int meter_packet(MeterObject *m, uint32_t linktype, const uint8_t *data, uint32_t caplen,
@@ -1123,8 +1193,9 @@ static int meter_packet(MeterObject *m, uint32_t linktype, const uint8_t *data, 
     } else {
         tick = m->clock;
     }
-    while (m->lru_head && tick - m->lru_head->last_tick >= m->idle_ms) {
-        if (session_end(m, m->lru_head, END_IDLE) < 0) return -1;
+    if (close_expire(m, tick) < 0) return -1;
+    while (m->lru.head && tick - m->lru.head->last_tick >= m->idle_ms) {
+        if (session_end(m, m->lru.head, END_IDLE) < 0) return -1;
     }
 
     flowkey_t k;
@@ -1147,13 +1218,19 @@ static int meter_packet(MeterObject *m, uint32_t linktype, const uint8_t *data, 
     uint64_t h = key_hash(&k);
     session_t *s = m->n_slots ? table_find(m, &k, h) : NULL;
 
-    if (s && s->closed) {
-        int syn_only = (p.tcp_flags & 0x12) == 0x02;
-        if (!syn_only) {
+    int syn_only = (p.tcp_flags & 0x12) == 0x02; /* a SYN without ACK opens a connection */
+    if (s && s->closing) {
+        /* Within the grace period: a trailing packet joins the closed session (no active
+           timeout, it has ended); a new SYN hands it out now and starts the next one. */
+        if (!syn_only) return session_add(m, s, &p, packet_dir(s, &p, src_is_a, c), ts_ns, tick);
+        if (session_end(m, s, s->end) < 0) return -1;
+        s = NULL;
+    } else if (s && s->closed) {
+        if (!syn_only && tick - s->last_tick < m->idle_ms) {
             m->skipped[SK_AFTER_CLOSE]++;
             s->last_tick = tick;
-            lru_unlink(m, s);
-            lru_push(m, s);
+            list_unlink(&m->lru, s);
+            list_push(&m->lru, s);
             return 0;
         }
         session_release(m, s);
@@ -1166,12 +1243,10 @@ static int meter_packet(MeterObject *m, uint32_t linktype, const uint8_t *data, 
         if (!(s = session_new(m, &k, h))) return -1;
         s->src_is_a = (uint8_t)src_is_a;
     } else {
-        lru_unlink(m, s);
-        lru_push(m, s);
+        list_unlink(&m->lru, s);
+        list_push(&m->lru, s);
     }
-    /* The initiator's own packets go forward; with both endpoints equal, all do. */
-    int dir = (src_is_a == s->src_is_a || (c == 0 && p.sport == p.dport)) ? 0 : 1;
-    return session_add(m, s, &p, dir, ts_ns, tick);
+    return session_add(m, s, &p, packet_dir(s, &p, src_is_a, c), ts_ns, tick);
 }
 
 /* Framer callback: pause once a batch of results is waiting, so Python can consume and
@@ -1191,12 +1266,17 @@ static int meter_record(void *ctx, uint32_t linktype, const uint8_t *data, uint3
 
 static void meter_clear_sessions(MeterObject *m)
 {
-    session_t *s = m->lru_head;
-    while (s) {
-        session_t *n = s->next;
-        free(s->kept);
-        free(s);
-        s = n;
+    slist_t *lists[2] = {&m->lru, &m->closing};
+    session_t *s;
+    for (int i = 0; i < 2; i++) {
+        s = lists[i]->head;
+        while (s) {
+            session_t *n = s->next;
+            free(s->kept);
+            free(s);
+            s = n;
+        }
+        lists[i]->head = lists[i]->tail = NULL;
     }
     s = m->free_list;
     while (s) {
@@ -1204,7 +1284,7 @@ static void meter_clear_sessions(MeterObject *m)
         free(s);
         s = n;
     }
-    m->lru_head = m->lru_tail = m->free_list = NULL;
+    m->free_list = NULL;
     free(m->slots);
     m->slots = NULL;
     m->n_slots = m->n_used = 0;
@@ -1226,17 +1306,21 @@ static int Meter_init(MeterObject *m, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"session_cls", "packet_cls", "capture", "idle_ms", "active_ms",
                             "tcp_close", "decode_tunnels", "keep_packets", "keep_bytes",
-                            "events", "ready_packets", "ready_payload", NULL};
+                            "events", "ready_packets", "ready_payload", "close_grace_ms", NULL};
     PyObject *scls, *pcls, *cap;
-    long long idle, active;
+    long long idle, active, grace = 0;
     int tcp_close = 1, tunnels = 0, events = 0, ready_payload = 0;
     unsigned int keep_packets = 0, keep_bytes = 0, ready_packets = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOULL|ppIIpIp", names, &scls, &pcls, &cap, &idle,
-                                     &active, &tcp_close, &tunnels, &keep_packets, &keep_bytes,
-                                     &events, &ready_packets, &ready_payload))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOULL|ppIIpIpL", names, &scls, &pcls, &cap,
+                                     &idle, &active, &tcp_close, &tunnels, &keep_packets,
+                                     &keep_bytes, &events, &ready_packets, &ready_payload, &grace))
         return -1;
     if (idle <= 0 || active <= 0) {
         PyErr_SetString(PyExc_ValueError, "idle_ms and active_ms must be > 0");
+        return -1;
+    }
+    if (grace < 0) {
+        PyErr_SetString(PyExc_ValueError, "close_grace_ms must be >= 0");
         return -1;
     }
     if (events && ready_packets == 0) {
@@ -1257,6 +1341,7 @@ static int Meter_init(MeterObject *m, PyObject *args, PyObject *kw)
     m->capture = cap;
     m->idle_ms = idle;
     m->active_ms = active;
+    m->grace_ms = grace;
     m->tcp_close = tcp_close;
     m->tunnels = tunnels;
     m->events = events;
@@ -1317,8 +1402,12 @@ static PyObject *Meter_finish(MeterObject *m, PyObject *Py_UNUSED(ignored))
     m->batch = 0;
     if (framer_feed(&m->fr, NULL, 0, meter_record, m) < 0) return NULL;
     if (framer_check_end(&m->fr) < 0) return NULL;
-    while (m->lru_head) {
-        if (session_end(m, m->lru_head, END_END) < 0) return NULL;
+    /* Closing sessions first (they ended before the others), each with its close reason. */
+    while (m->closing.head) {
+        if (session_end(m, m->closing.head, END_END) < 0) return NULL;
+    }
+    while (m->lru.head) {
+        if (session_end(m, m->lru.head, END_END) < 0) return NULL;
     }
     return take_out(m);
 }
