@@ -48,10 +48,20 @@ def generate_capture(path: Path, size_gb: float) -> Path:
 
 
 def _model_dir(root: Path, n_packets: int, start: str) -> Path:
-    """An untrained unet1d_light folder for (N, start), with its model.onnx."""
+    """An untrained unet1d_light folder for (N, start), with its model.onnx.
+
+    Built in a child process: a parent that imported torch would pass its RSS on to
+    every later child through fork, and spoil their peak RSS.
+    """
     out = root / f"unet1d_light-{n_packets}-{start}"
-    if (out / "model.onnx").is_file():
-        return out
+    if not (out / "model.onnx").is_file():
+        command = [sys.executable, __file__, "--make-model", f"{n_packets}-{start}",
+                   "--out-dir", str(out)]
+        subprocess.run(command, check=True)
+    return out
+
+
+def _make_model(out: Path, n_packets: int, start: str) -> None:
     import torch
 
     from botunet import __version__
@@ -74,10 +84,11 @@ def _model_dir(root: Path, n_packets: int, start: str) -> Path:
     }
     save_checkpoint(out, model.eval(), spec)
     export_onnx(out)
-    return out
 
 
-def _worker(run: str, capture: Path, model_dir: Path, out_dir: Path) -> dict:
+def _worker(
+    run: str, capture: Path, model_dir: Path, out_dir: Path, threads: int | None
+) -> dict:
     kind, n_packets, start = run.split("-")
     started = time.perf_counter()
     if kind == "sessions":
@@ -100,7 +111,7 @@ def _worker(run: str, capture: Path, model_dir: Path, out_dir: Path) -> dict:
         from botunet.detection.engine import Detector
         from botunet.detection.writers import open_writer
 
-        detector = Detector(model_dir, DetectConfig(backend=kind)).load()
+        detector = Detector(model_dir, DetectConfig(backend=kind, threads=threads)).load()
         with open_writer(out_dir / f"{run}.json", "eve") as writer:
             summary = detector.detect([capture], writer=writer, all_sessions=True)
         accounting, sessions = summary.accounting, summary.sessions
@@ -117,10 +128,14 @@ def _worker(run: str, capture: Path, model_dir: Path, out_dir: Path) -> dict:
     }
 
 
-def _measure(run: str, capture: Path, model_dir: Path, out_dir: Path) -> dict:
+def _measure(
+    run: str, capture: Path, model_dir: Path, out_dir: Path, threads: int | None
+) -> dict:
     """Run one measurement in a child process; adds its peak RSS."""
     command = [sys.executable, __file__, "--worker", run, "--capture", str(capture),
                "--model-dir", str(model_dir), "--out-dir", str(out_dir)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -137,13 +152,20 @@ def main() -> int:
     parser.add_argument("--capture", type=Path, help="use this capture instead of generating")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
     parser.add_argument("--keep", action="store_true", help="keep the generated capture")
+    parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--make-model", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.make_model:
+        n_packets, start = args.make_model.split("-")
+        _make_model(args.out_dir, int(n_packets), start)
+        return 0
     if args.worker:
-        print(json.dumps(_worker(args.worker, args.capture, args.model_dir, args.out_dir)))
+        result = _worker(args.worker, args.capture, args.model_dir, args.out_dir, args.threads)
+        print(json.dumps(result))
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bench-detect-", dir="/tmp") as tmp:
@@ -157,13 +179,14 @@ def main() -> int:
                 print(f"generated {capture} ({capture.stat().st_size / 1e9:.2f} GB) "
                       f"in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         print(f"capture {capture} ({capture.stat().st_size / 1e9:.2f} GB), "
-              f"{os.cpu_count()} CPUs", file=sys.stderr)
+              f"{os.cpu_count()} CPUs, inference threads {args.threads or 'default'}",
+              file=sys.stderr)
         results = []
         for run in args.runs:
             kind, n_packets, start = run.split("-")
             needs_model = kind != "sessions"
             model_dir = _model_dir(tmp_dir, int(n_packets), start) if needs_model else tmp_dir
-            results.append(_measure(run, capture, model_dir, tmp_dir))
+            results.append(_measure(run, capture, model_dir, tmp_dir, args.threads))
             r = results[-1]
             print(f"  {run:<20} {r['elapsed_s']:7.1f} s  {r['packets_per_s']:>11,.0f} pkt/s  "
                   f"{r['sessions_per_s']:>9,.0f} sess/s  {r['peak_rss_mb']:6.0f} MB",

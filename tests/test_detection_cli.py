@@ -130,6 +130,9 @@ def test_detect_cli_scores_each_session_once_like_evaluate(
 
     summary = capsys.readouterr().out
     assert f"sessions   {len(expected)} scored" in summary
+    saved = json.loads((tmp_path / "events.summary.json").read_text())
+    assert saved["sessions"] == len(expected) and saved["triggers"]["ready"] == n_ready
+    assert saved["packets"]["used"] == sum(e["botunet"]["packets"] for e in events)
     alerts = sum(e["event_type"] == "alert" for e in events)
     assert f"alerts     {alerts}" in summary
     assert "hosts with most alerts" in summary

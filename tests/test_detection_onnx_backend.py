@@ -66,14 +66,15 @@ def test_detect_onnx_backend_never_imports_torch(tmp_path, model_dir, pcaps_dir)
     captures = [str(pcaps_dir / c) for c in CAPTURES]
     out = tmp_path / "events.json"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    args = ["detect", *captures, "--model", str(model_dir), "--backend", "onnx", "--all",
-            "-o", str(out)]
+    # --onnx alone selects the onnx backend
+    args = ["detect", *captures, "--model", str(model_dir), "--onnx",
+            str(model_dir / "model.onnx"), "--all", "-o", str(out)]
 
     proc = subprocess.run([sys.executable, "-c", NO_TORCH, *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
     assert proc.returncode == 0, proc.stderr
-    assert "sessions" in proc.stdout
+    assert "on onnx" in proc.stdout
     events = [json.loads(line) for line in out.read_text().splitlines()]
     # the same sessions and scores as the torch backend, within export tolerance
     torch_verdicts = Detector(model_dir, DetectConfig(backend="torch")).load().iter_verdicts(

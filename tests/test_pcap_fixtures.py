@@ -150,11 +150,23 @@ def test_qinq_http_download(fixtures_dir: Path) -> None:
     assert (session.packets_fwd, session.packets_bwd) == (7, 7)
 
 
-def test_qinq_http_download_closes_at_second_fin(fixtures_dir: Path) -> None:
+def test_qinq_http_download_closes_at_second_fin_with_its_last_ack(fixtures_dir: Path) -> None:
+    # default settings: the last ACK comes within the close grace period and joins
     sessions, accounting = sessions_of(fixtures_dir / "http-qinq.pcap")
     (session,) = sessions
+    assert endpoints(session) == ("141.142.228.5", 59856, "192.150.187.43", 80)
     assert session.end_reason == "fin"
-    assert (session.packets_fwd, session.packets_bwd) == (6, 7)
+    assert (session.packets_fwd, session.packets_bwd) == (7, 7)
+    assert session.packets[-2].tcp_flags & 0x01  # the second FIN, then the last ACK
+    assert session.packets[-1].tcp_flags == 0x10
+    assert accounting.packets_in_sessions == 14
+    assert accounting.skipped == {}
+
+
+def test_qinq_http_download_without_grace_ends_at_second_fin(fixtures_dir: Path) -> None:
+    sessions, accounting = sessions_of(fixtures_dir / "http-qinq.pcap", close_grace_s=0)
+    (session,) = sessions
+    assert (session.packets_fwd, session.packets_bwd, session.end_reason) == (6, 7, "fin")
     assert session.packets[-1].tcp_flags & 0x01
     assert accounting.skipped == {"after_close": 1}  # the last ACK
 

@@ -175,32 +175,105 @@ def test_assembler_clock_never_goes_back(tmp_path: Path) -> None:
 # --- TCP close ------------------------------------------------------------------------------
 
 
-def test_assembler_tcp_session_ends_at_second_fin(tmp_path: Path) -> None:
-    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE)
+def test_assembler_tcp_session_closes_at_second_fin_and_takes_the_last_ack(
+    tmp_path: Path,
+) -> None:
+    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE, keep_packets=8, keep_bytes=40)
+    assert summary(sessions) == [(5, 3, "fin")]
+    assert sessions[0].last_ns == T0_NS + 700 * MS  # the last ACK, 0.1 s after the close
+    assert [p.tcp_flags for p in sessions[0].packets[-2:]] == [FIN_ACK, ACK]
+    assert accounting.skipped == {}
+    assert accounting.packets_in_sessions == 8
+
+
+def test_assembler_close_grace_zero_ends_at_the_closing_packet(tmp_path: Path) -> None:
+    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE, close_grace_s=0)
     assert summary(sessions) == [(4, 3, "fin")]
     assert sessions[0].last_ns == T0_NS + 600 * MS
     assert accounting.skipped == {"after_close": 1}  # the last ACK
     assert accounting.packets_in_sessions == 7
 
 
+def test_assembler_packet_after_the_grace_is_after_close(tmp_path: Path) -> None:
+    late = [(2.7, seg(ACK, back=True)), (3.0, seg(FIN_ACK))]  # close at 0.6 s, grace 2 s
+    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE + late)
+    assert summary(sessions) == [(5, 3, "fin")]
+    assert sessions[0].last_ns == T0_NS + 700 * MS
+    assert accounting.skipped == {"after_close": 2}
+
+
+def test_assembler_grace_is_counted_from_the_close_not_the_last_packet(tmp_path: Path) -> None:
+    trailing = [(1.5, seg(ACK)), (2.59, seg(ACK, back=True)), (2.6, seg(ACK))]
+    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE + trailing, close_grace_s=2.0)
+    assert summary(sessions) == [(6, 4, "fin")]  # 2.59 s joins, 2.6 s (= close + 2 s) does not
+    assert accounting.skipped == {"after_close": 1}
+
+
 def test_assembler_syn_after_close_starts_new_session(tmp_path: Path) -> None:
     again = [
-        (1.0, seg(SYN_ACK)),
-        (1.1, seg(SYN, back=True)),
-        (1.2, seg(SYN_ACK)),
-        (1.3, seg(ACK, back=True)),
+        (5.0, seg(SYN_ACK)),
+        (5.1, seg(SYN, back=True)),
+        (5.2, seg(SYN_ACK)),
+        (5.3, seg(ACK, back=True)),
     ]
     sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE + again)
-    assert summary(sessions) == [(4, 3, "fin"), (2, 1, "end")]
+    assert summary(sessions) == [(5, 3, "fin"), (2, 1, "end")]
     assert sessions[1].src_ip == SERVER[0]  # the SYN's sender
-    assert accounting.skipped == {"after_close": 2}  # last ACK, SYN/ACK before the new SYN
+    assert accounting.skipped == {"after_close": 1}  # the SYN/ACK before the new SYN
 
 
-def test_assembler_rst_ends_session_at_once(tmp_path: Path) -> None:
+def meter_outputs(path: Path, **options: object) -> tuple[list[Session], list[Session]]:
+    """What a meter hands out while reading the whole file, and then at finish()."""
+    meter = _meter.Meter(Session, Packet, "m", 120_000, 1_800_000, **options)
+    fed = [s for chunk in iter_chunks(path) for s in meter.feed(chunk)]
+    return fed, meter.finish()
+
+
+def test_assembler_syn_within_grace_ends_the_closing_session_at_once(tmp_path: Path) -> None:
+    packets = HANDSHAKE_AND_CLOSE + [(1.0, seg(SYN)), (1.1, seg(SYN_ACK, back=True))]
+    sessions, accounting = run(tmp_path, packets)
+    assert summary(sessions) == [(5, 3, "fin"), (1, 1, "end")]
+    assert sessions[1].first_ns == T0_NS + S
+    assert accounting.skipped == {}
+
+    records = [(T0_NS + round(t * S), p) for t, p in packets]
+    path = write_pcap(tmp_path / "m.pcap", records, 101, nanosecond=True)
+    fed, finished = meter_outputs(path, close_grace_ms=2000)
+    assert summary(fed) == [(5, 3, "fin")]  # handed out at the SYN, not at the end of input
+    assert summary(finished) == [(1, 1, "end")]
+
+
+def test_assembler_closing_sessions_wait_no_longer_than_the_grace(tmp_path: Path) -> None:
+    other = ip4("10.9.9.9", "10.0.0.2", 17, udp(1, 2, b"x"))
+    records = [(T0_NS + round(t * S), p) for t, p in HANDSHAKE_AND_CLOSE + [(2.5, other)]]
+    path = write_pcap(tmp_path / "m.pcap", records, 101, nanosecond=True)
+    fed, finished = meter_outputs(path, close_grace_ms=2000)
+    assert summary(fed) == [] and summary(finished) == [(5, 3, "fin"), (1, 0, "end")]
+    records.append((T0_NS + round(2.6 * S), other))
+    path = write_pcap(tmp_path / "m.pcap", records, 101, nanosecond=True)
+    fed, finished = meter_outputs(path, close_grace_ms=2000)
+    assert summary(fed) == [(5, 3, "fin")]  # the first packet at close + 2 s hands it out
+    assert summary(finished) == [(2, 0, "end")]
+
+
+def test_assembler_rst_ends_session_and_takes_what_follows_in_the_grace(tmp_path: Path) -> None:
     packets = [(0, seg(SYN)), (0.1, seg(RST | ACK, back=True)), (0.2, seg(ACK)), (0.3, seg(SYN))]
     sessions, accounting = run(tmp_path, packets)
+    assert summary(sessions) == [(2, 1, "rst"), (1, 0, "end")]
+    assert accounting.skipped == {}
+    sessions, accounting = run(tmp_path, packets, close_grace_s=0)
     assert summary(sessions) == [(1, 1, "rst"), (1, 0, "end")]
     assert accounting.skipped == {"after_close": 1}
+
+
+def test_assembler_retransmitted_rst_within_grace_joins(tmp_path: Path) -> None:
+    data = seg(PSH_ACK, payload=b"GET /")
+    rst = seg(RST | ACK, back=True)
+    packets = HANDSHAKE_AND_CLOSE[:3] + [(0.3, data), (0.4, rst), (0.45, data), (0.6, rst)]
+    sessions, accounting = run(tmp_path, packets)
+    assert summary(sessions) == [(4, 3, "rst")]
+    assert sessions[0].last_ns == T0_NS + 600 * MS
+    assert accounting.skipped == {}
 
 
 def test_assembler_fin_one_way_does_not_close(tmp_path: Path) -> None:
@@ -209,9 +282,22 @@ def test_assembler_fin_one_way_does_not_close(tmp_path: Path) -> None:
 
 
 def test_assembler_closed_tuple_reopens_after_idle_timeout(tmp_path: Path) -> None:
-    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE + [(200.0, seg(ACK))])
-    assert summary(sessions) == [(4, 3, "fin"), (1, 0, "end")]
-    assert accounting.skipped == {"after_close": 1}
+    # quiet is counted from the last packet of the 5-tuple, skipped ones included
+    late = [(10.0, seg(ACK)), (125.0, seg(ACK)), (250.0, seg(ACK))]
+    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE + late)
+    assert summary(sessions) == [(5, 3, "fin"), (1, 0, "end")]
+    assert sessions[1].first_ns == T0_NS + 250 * S
+    assert accounting.skipped == {"after_close": 2}
+
+
+def test_assembler_closed_tuple_reopens_on_time_behind_a_younger_session(tmp_path: Path) -> None:
+    # the closed session becomes a marker at the first packet after its grace (120.8 s),
+    # behind a session last seen at 1.0 s; it is still 120 s after its own last packet
+    other = ip4("10.9.9.9", "10.0.0.2", 17, udp(1, 2, b"x"))
+    late = [(1.0, other), (120.8, seg(ACK))]
+    sessions, accounting = run(tmp_path, HANDSHAKE_AND_CLOSE + late)
+    assert sorted(summary(sessions)) == [(1, 0, "end"), (1, 0, "end"), (5, 3, "fin")]
+    assert accounting.skipped == {}
 
 
 def test_assembler_without_tcp_close_only_timeouts_end(tmp_path: Path) -> None:
@@ -243,7 +329,7 @@ def test_assembler_payload_window_overlapping_first_window(tmp_path: Path) -> No
 
 def test_assembler_keep_zero_keeps_only_counters(tmp_path: Path) -> None:
     sessions, _ = run(tmp_path, HANDSHAKE_AND_CLOSE, keep_packets=0, keep_bytes=100)
-    assert sessions[0].packets == () and sessions[0].n_packets == 7
+    assert sessions[0].packets == () and sessions[0].n_packets == 8
 
 
 # --- events -------------------------------------------------------------------------------
@@ -264,7 +350,23 @@ def test_events_ready_after_n_packets_then_end_without_packets(tmp_path: Path) -
     ready, end = events[0][1], events[1][1]
     assert [p.index for p in ready.packets] == [0, 1, 2]  # more than keep_packets=2 if needed
     assert (ready.n_packets, ready.end_reason, ready.last_ns) == (3, "", T0_NS + 200 * MS)
-    assert (end.n_packets, end.end_reason, end.packets) == (7, "fin", ())
+    assert (end.n_packets, end.end_reason, end.packets) == (8, "fin", ())
+
+
+def test_events_trailing_packets_do_not_make_a_closed_session_ready(tmp_path: Path) -> None:
+    # 7 packets up to the close, the 8th (the last ACK) comes in the grace period
+    events = events_of(tmp_path, HANDSHAKE_AND_CLOSE, ready_packets=8, ready_start="first")
+    assert [(kind, s.n_packets, len(s.packets), s.end_reason) for kind, s in events] == [
+        ("end", 8, 8, "fin")
+    ]
+
+
+def test_events_each_session_once_with_syn_in_the_grace(tmp_path: Path) -> None:
+    packets = HANDSHAKE_AND_CLOSE + [(1.0, seg(SYN)), (1.1, seg(SYN_ACK, back=True))]
+    events = events_of(tmp_path, packets, ready_packets=2, ready_start="first")
+    assert [(kind, s.n_packets, s.end_reason) for kind, s in events] == [
+        ("ready", 2, ""), ("end", 8, "fin"), ("ready", 2, ""), ("end", 2, "end")
+    ]
 
 
 def test_events_short_session_only_ends_with_its_packets(tmp_path: Path) -> None:
@@ -284,6 +386,13 @@ def test_events_ready_comes_before_the_end_of_capture(tmp_path: Path) -> None:
     other = [(0.5, ip4("10.9.9.9", "10.0.0.2", 17, udp(1, 2, b"x")))]
     events = events_of(tmp_path, first + other, ready_packets=2, ready_start="first")
     assert [(kind, s.protocol) for kind, s in events] == [("ready", 6), ("end", 6), ("end", 17)]
+
+
+def test_session_config_rejects_a_negative_close_grace() -> None:
+    with pytest.raises(ConfigError, match="close_grace_s"):
+        SessionConfig(close_grace_s=-0.5)
+    with pytest.raises(ValueError, match="close_grace_ms"):
+        _meter.Meter(Session, Packet, "m", 1, 1, close_grace_ms=-1)
 
 
 def test_events_reject_bad_arguments(tmp_path: Path) -> None:

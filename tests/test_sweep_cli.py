@@ -121,3 +121,26 @@ def test_sweep_second_run_reuses_every_cell(first_run, pcaps_dir, monkeypatch, c
     assert main(["-q", *sweep_argv(pcaps_dir, out)]) == 0
     assert "4 cells: 4 reused, 0 trained" in capsys.readouterr().out
     assert (out / "sweep.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--packets", "0,2"], "error: packets must be in 1..64, got (0, 2)"),
+        (["--models", "unet2d"], "error: unknown model 'unet2d'; available: mobilenet1d, unet1d"),
+        (["--protocol", "leaky"], "error: unknown protocol 'leaky'; available: paper, strict"),
+    ],
+)
+def test_sweep_cli_reports_bad_settings_in_one_line(pcaps_dir, tmp_path, capsys, flags, message):
+    capture = str(pcaps_dir / BOTNET[0])
+    assert main(["sweep", capture, "-o", str(tmp_path / "out"), *flags]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_cli_rejects_a_malformed_list(pcaps_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", str(pcaps_dir / BOTNET[0]), "--packets", "1,x"])
+    assert exit_info.value.code == 2
+    assert "expected integers separated by commas, got '1,x'" in capsys.readouterr().err

@@ -202,12 +202,15 @@ class DetectConfig:
         batch_size: sessions scored together.
         max_wait_s: longest a ready session waits (in capture time) for its batch.
         backend: "torch" or "onnx".
+        threads: CPU threads for inference; None leaves the backend's default (all
+            cores), fewer leaves cores to the capture on a busy device.
     """
 
     threshold: float | None = None
     batch_size: int = 256
     max_wait_s: float = 1.0
     backend: str = "torch"
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         _require(
@@ -219,6 +222,10 @@ class DetectConfig:
         _require(
             self.backend in ("torch", "onnx"),
             f"backend must be one of torch, onnx, got {self.backend!r}",
+        )
+        _require(
+            self.threads is None or self.threads >= 1,
+            f"threads must be >= 1 or None, got {self.threads!r}",
         )
 
 

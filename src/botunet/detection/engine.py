@@ -140,7 +140,9 @@ class Detector:
         self.spec_: ModelSpec = spec
         self.threshold_ = config.threshold if config.threshold is not None else spec.threshold
         self.session_config_: SessionConfig = spec.sample.session_config(spec.session)
-        self.scorer_: Scorer = create_scorer(config.backend, spec, self.onnx_path)
+        self.scorer_: Scorer = create_scorer(
+            config.backend, spec, self.onnx_path, threads=config.threads
+        )
         logger.info(
             "loaded %s (N=%d, L=%d, start=%s) on %s, threshold %.3f",
             spec.name,

@@ -18,7 +18,8 @@ SKIP_DESCRIPTIONS = {
     "unsupported_link": "link type not decoded (or pcapng interface not described)",
     "unsupported_ip": "IP version not 4/6 or a malformed IP header",
     "truncated_l4": "TCP/UDP packet cut before its ports",
-    "after_close": "TCP packet after its session closed (FIN both ways or RST)",
+    "after_close": "TCP packet after its session closed (FIN both ways or RST) and the close "
+    "grace period ended",
 }
 
 

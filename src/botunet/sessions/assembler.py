@@ -16,11 +16,18 @@ How sessions are cut (``SessionConfig``):
   latest one seen), the way nfstream compares them, so the two cut sessions at the
   same packets; only packets given to a session move the clock. Idle sessions are expired from the least-recently-seen end of the
   table as capture time advances, so memory follows the live sessions only.
-- TCP close (``tcp_close``): a RST ends its session at once ("rst"); a FIN ends it
-  once FINs have been seen in both directions, at the packet carrying the second
-  FIN ("fin"). Later packets of that 5-tuple (the last ACK, retransmissions) are
-  counted as skipped ("after_close") until a SYN without ACK starts a new session,
-  or the 5-tuple has been quiet for the idle timeout.
+- TCP close (``tcp_close``): a RST closes its session ("rst"); a FIN closes it once
+  FINs have been seen in both directions, at the packet carrying the second FIN
+  ("fin"). A closed session lingers for ``close_grace_s`` after the closing packet:
+  packets of its 5-tuple in that time (the last ACK, a retransmitted FIN or RST)
+  still join it, without moving its end reason or making it "ready". It is handed
+  out when the grace period is over, or at once when a SYN without ACK on the
+  5-tuple starts a new session, or at the end of the capture. Closing sessions wait
+  in a FIFO of their own (one grace period for all, so close order is expiry order),
+  so none is held longer than the grace period after its close. Packets of the
+  5-tuple after the grace period are counted as skipped ("after_close") until a SYN
+  without ACK starts a new session, or the 5-tuple has been quiet for the idle
+  timeout. ``close_grace_s=0`` hands the session out at the closing packet.
 - End of capture: sessions still open end with "end". Sessions never span files.
 - Kept packets: the first ``keep_packets`` packets of a session, and the
   ``keep_packets`` packets from its first packet with payload when that comes later,
@@ -94,6 +101,7 @@ def _meter_capture(
         max(1, round(config.idle_timeout_s * 1000)),
         max(1, round(config.active_timeout_s * 1000)),
         tcp_close=config.tcp_close,
+        close_grace_ms=round(config.close_grace_s * 1000),
         decode_tunnels=config.decode_tunnels,
         keep_packets=config.keep_packets,
         keep_bytes=config.keep_bytes,

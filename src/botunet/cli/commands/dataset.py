@@ -85,6 +85,9 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
                        f"(default: {d.active_timeout_s:g})")
     group.add_argument("--no-tcp-close", dest="tcp_close", action="store_false", default=None,
                        help="do not end TCP sessions at FIN or RST")
+    group.add_argument("--close-grace", type=float, metavar="SECONDS",
+                       help="packets this long after a FIN or RST close still join the "
+                       f"session; 0 ends it at the closing packet (default: {d.close_grace_s:g})")
     group.add_argument("--decode-tunnels", action="store_true", default=None,
                        help="use the inner packet of GRE, VXLAN, IP-in-IP and IPv6-in-IP")
 
@@ -95,6 +98,7 @@ def session_config_from_args(args: argparse.Namespace) -> SessionConfig:
         "idle_timeout_s": args.idle_timeout,
         "active_timeout_s": args.active_timeout,
         "tcp_close": args.tcp_close,
+        "close_grace_s": args.close_grace,
         "decode_tunnels": args.decode_tunnels,
     }
     return SessionConfig(**{k: v for k, v in given.items() if v is not None})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 from typing import IO
 
 from botunet.config import DetectConfig
@@ -24,8 +26,9 @@ Live interfaces: give "-" as the capture and pipe a pcap stream in, e.g.
 EPILOG = """\
 Output: EVE JSON lines as Suricata writes them (event_type "alert" for botnet
 sessions, "flow" for the rest with --all), or the same fields as CSV or Parquet.
-Without -o only the summary is printed. With -o - the events go to stdout and the
-summary to stderr.
+Without -o only the summary is printed. With -o FILE the summary is also written as
+JSON beside it (events.json -> events.summary.json). With -o - the events go to stdout
+and the summary to stderr.
 """
 
 
@@ -52,12 +55,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     defaults = DetectConfig()
     parser.add_argument(
-        "--backend", choices=("torch", "onnx"), default=defaults.backend,
-        help="inference backend (default: %(default)s)",
+        "--backend", choices=("torch", "onnx"),
+        help=f"inference backend (default: onnx with --onnx, else {defaults.backend})",
     )
     parser.add_argument(
         "--onnx", metavar="FILE",
-        help="ONNX model for --backend onnx (default: MODEL_DIR/model.onnx)",
+        help="ONNX model for the onnx backend (default: MODEL_DIR/model.onnx)",
     )
     parser.add_argument(
         "--threshold", type=float, metavar="T", help="botnet score threshold (default: the model's)"
@@ -71,15 +74,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="longest a ready session waits for its batch, in capture seconds "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--threads", type=int, metavar="T",
+        help="CPU threads for inference (default: the backend's, all cores)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    backend = args.backend or ("onnx" if args.onnx else DetectConfig.backend)
     config = DetectConfig(
         threshold=args.threshold,
         batch_size=args.batch_size,
         max_wait_s=args.max_wait_s,
-        backend=args.backend,
+        backend=backend,
+        threads=args.threads,
     )
     # check the output settings before the model loads, so mistakes fail fast
     infer_format(args.output, args.format)
@@ -96,7 +105,16 @@ def run(args: argparse.Namespace) -> int:
             return 0
     out = sys.stderr if args.output == "-" else sys.stdout
     print_summary(summary, out)
+    if args.output not in (None, "-"):
+        path = summary_path(args.output)
+        path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def summary_path(output: str) -> Path:
+    """Where the run's summary JSON goes: events.json -> events.summary.json, beside it."""
+    output_path = Path(output)
+    return output_path.with_name(output_path.stem + ".summary.json")
 
 
 def print_summary(summary: DetectionSummary, out: IO[str]) -> None:

@@ -66,6 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="do not end TCP sessions at FIN / RST (only timeouts end them)",
     )
     parser.add_argument(
+        "--close-grace",
+        type=float,
+        default=_DEFAULTS.close_grace_s,
+        metavar="S",
+        help="packets up to S seconds after a FIN / RST close (the last ACK, retransmissions) "
+        "still join the session; 0 ends it at the closing packet (default: %(default)s)",
+    )
+    parser.add_argument(
         "--decode-tunnels",
         action="store_true",
         default=_DEFAULTS.decode_tunnels,
@@ -104,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout_s=args.idle_timeout,
         active_timeout_s=args.active_timeout,
         tcp_close=args.tcp_close,
+        close_grace_s=args.close_grace,
         decode_tunnels=args.decode_tunnels,
     )
     files = find_captures(args.captures)
