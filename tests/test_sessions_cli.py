@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -13,7 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from capture_writers import T0_NS, ip4, pcap_bytes, udp, write_pcap
 
+from botunet.cli.commands.dataset import add_session_arguments, session_config_from_args
 from botunet.cli.main import main
+from botunet.config import SessionConfig
 
 FIELDS = [
     "community_id", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "first_ts", "last_ts",
@@ -75,6 +78,26 @@ def test_cli_sessions_options_reach_the_meter(
     assert "sessions    2" in out and "fin" not in out
     _, out, _ = run_cli(capsys, "sessions", capture, "--idle-timeout", "300", "--no-tcp-close")
     assert "sessions    1" in out and "ended by  end 1" in out
+
+
+def test_cli_sessions_close_grace(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = str(fixtures_dir / "http-qinq.pcap")
+    _, out, _ = run_cli(capsys, "sessions", capture)
+    assert "packets     14 read, 14 in sessions, 0 skipped (none)" in out
+    _, out, _ = run_cli(capsys, "sessions", capture, "--close-grace", "0")
+    assert "packets     14 read, 13 in sessions, 1 skipped (after_close 1)" in out
+    assert "ended by  fin 1" in out
+    code, _, err = run_cli(capsys, "sessions", capture, "--close-grace", "-1")
+    assert code == 1
+    one_error_line(err, "close_grace_s must be a finite number >= 0, got -1.0")
+
+
+def test_dataset_session_flags_include_close_grace() -> None:
+    parser = argparse.ArgumentParser()
+    add_session_arguments(parser)
+    assert session_config_from_args(parser.parse_args([])) == SessionConfig()
+    config = session_config_from_args(parser.parse_args(["--close-grace", "0.5"]))
+    assert config == SessionConfig(close_grace_s=0.5)
 
 
 def test_cli_sessions_walks_folders(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

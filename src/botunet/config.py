@@ -275,6 +275,33 @@ class SweepConfig:
         )
 
 
+@dataclass(frozen=True)
+class JobConfig:
+    """What the main job runs.
+
+    Args:
+        protocols: evaluation protocols, run in this order.
+        model: registered model name.
+        n_packets: N, packets per sample.
+        start: "first" or "payload".
+        max_per_capture: keep at most this many sessions of each capture (seeded), so
+            one large capture does not swamp the others.
+        seed: seed of the splits and of training.
+        epochs: most training epochs; with the paper's 40 and all sessions the job takes
+            hours on a 2-core CPU, so the main job trains less, stopping early on
+            validation F1 after ``patience`` epochs without progress.
+    """
+
+    protocols: tuple[str, ...] = ("paper", "strict")
+    model: str = "unet1d_light"
+    n_packets: int = 4
+    start: str = "first"
+    max_per_capture: int | None = 100
+    seed: int = 0
+    epochs: int = 10
+    patience: int | None = 3
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config dataclass (tuples become lists)."""
     return json_ready(dataclasses.asdict(config))

@@ -246,7 +246,9 @@ class Detector:
         summary.elapsed_s = time.perf_counter() - started
         summary.accounting = accounting
         logger.info(
-            "scored %d sessions in %d batches: %d alerts", summary.sessions, summary.batches,
+            "scored %d sessions in %d batches: %d alerts",
+            summary.sessions,
+            summary.batches,
             summary.alerts,
         )
         return summary

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from botunet import __version__
-from botunet.config import SessionConfig, TrainConfig, to_dict
+from botunet.config import JobConfig, SessionConfig, TrainConfig, to_dict
 from botunet.experiments.protocols import get_protocol, protocol_configs
 
 logger = logging.getLogger(__name__)
@@ -52,28 +52,6 @@ SUMMARY_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class JobConfig:
-    """What the main job runs.
-
-    Args:
-        protocols: evaluation protocols, run in this order.
-        model: registered model name.
-        n_packets: N, packets per sample.
-        start: "first" or "payload".
-        max_per_capture: keep at most this many sessions of each capture (seeded), so
-            one large capture does not swamp the others.
-        seed: seed of the splits and of training.
-    """
-
-    protocols: tuple[str, ...] = ("paper", "strict")
-    model: str = "unet1d_light"
-    n_packets: int = 8
-    start: str = "first"
-    max_per_capture: int | None = 300
-    seed: int = 0
-
-
 @dataclass
 class ProtocolResult:
     """One protocol's row of the summary and where its files are."""
@@ -99,7 +77,7 @@ def run_main_job(
     out_dir = Path(out_dir)
     for name in job.protocols:
         get_protocol(name)
-    train = replace(train, model=job.model, seed=job.seed)
+    train = replace(train, model=job.model, seed=job.seed, epochs=job.epochs, patience=job.patience)
     results = []
     for name in job.protocols:
         started = time.monotonic()

@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 EVAL_BATCH_SIZE = 512
 # train samples whose batches recompute BatchNorm statistics after each epoch
-BATCHNORM_SAMPLES = 8192
+BATCHNORM_SAMPLES = 2048
 # settings a resumed run may change; any other difference changes the result
 RESUMABLE_CHANGES = ("epochs", "threads", "patience", "tune_threshold")
 

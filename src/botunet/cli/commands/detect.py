@@ -93,22 +93,24 @@ def run(args: argparse.Namespace) -> int:
     # check the output settings before the model loads, so mistakes fail fast
     infer_format(args.output, args.format)
     detector = Detector(args.model, config, onnx_path=args.onnx).load()
+    try:
+        summary = _detect(detector, args)
+        print_summary(summary, sys.stderr if args.output == "-" else sys.stdout)
+    except BrokenPipeError:
+        # the reader of stdout went away (| head): stop quietly, as other filters do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _detect(detector: Detector, args: argparse.Namespace) -> DetectionSummary:
     if args.output is None:
-        summary = detector.detect(args.captures)
-    else:
-        try:
-            with open_writer(args.output, args.format) as writer:
-                summary = detector.detect(args.captures, writer=writer, all_sessions=args.all)
-        except BrokenPipeError:
-            # the reader of stdout went away (| head): stop quietly, as other filters do
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-    out = sys.stderr if args.output == "-" else sys.stdout
-    print_summary(summary, out)
-    if args.output not in (None, "-"):
+        return detector.detect(args.captures)
+    with open_writer(args.output, args.format) as writer:
+        summary = detector.detect(args.captures, writer=writer, all_sessions=args.all)
+    if args.output != "-":
         path = summary_path(args.output)
         path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return 0
+    return summary
 
 
 def summary_path(output: str) -> Path:
