@@ -86,9 +86,7 @@ def _make_model(out: Path, n_packets: int, start: str) -> None:
     export_onnx(out)
 
 
-def _worker(
-    run: str, capture: Path, model_dir: Path, out_dir: Path, threads: int | None
-) -> dict:
+def _worker(run: str, capture: Path, model_dir: Path, out_dir: Path, options: dict) -> dict:
     kind, n_packets, start = run.split("-")
     started = time.perf_counter()
     if kind == "sessions":
@@ -111,7 +109,7 @@ def _worker(
         from botunet.detection.engine import Detector
         from botunet.detection.writers import open_writer
 
-        detector = Detector(model_dir, DetectConfig(backend=kind, threads=threads)).load()
+        detector = Detector(model_dir, DetectConfig(backend=kind, **options)).load()
         with open_writer(out_dir / f"{run}.json", "eve") as writer:
             summary = detector.detect([capture], writer=writer, all_sessions=True)
         accounting, sessions = summary.accounting, summary.sessions
@@ -128,14 +126,11 @@ def _worker(
     }
 
 
-def _measure(
-    run: str, capture: Path, model_dir: Path, out_dir: Path, threads: int | None
-) -> dict:
+def _measure(run: str, capture: Path, model_dir: Path, out_dir: Path, options: dict) -> dict:
     """Run one measurement in a child process; adds its peak RSS."""
     command = [sys.executable, __file__, "--worker", run, "--capture", str(capture),
-               "--model-dir", str(model_dir), "--out-dir", str(out_dir)]
-    if threads is not None:
-        command += ["--threads", str(threads)]
+               "--model-dir", str(model_dir), "--out-dir", str(out_dir),
+               "--options", json.dumps(options)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -153,6 +148,10 @@ def main() -> int:
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
     parser.add_argument("--keep", action="store_true", help="keep the generated capture")
     parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    parser.add_argument(
+        "--max-wait", type=float, help="DetectConfig.max_wait_s (default: its default)"
+    )
+    parser.add_argument("--options", type=json.loads, help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--make-model", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
@@ -164,10 +163,13 @@ def main() -> int:
         _make_model(args.out_dir, int(n_packets), start)
         return 0
     if args.worker:
-        result = _worker(args.worker, args.capture, args.model_dir, args.out_dir, args.threads)
+        result = _worker(args.worker, args.capture, args.model_dir, args.out_dir, args.options)
         print(json.dumps(result))
         return 0
 
+    options = {"threads": args.threads}
+    if args.max_wait is not None:
+        options["max_wait_s"] = args.max_wait
     with tempfile.TemporaryDirectory(prefix="bench-detect-", dir="/tmp") as tmp:
         tmp_dir = Path(tmp)
         capture = args.capture
@@ -179,14 +181,13 @@ def main() -> int:
                 print(f"generated {capture} ({capture.stat().st_size / 1e9:.2f} GB) "
                       f"in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         print(f"capture {capture} ({capture.stat().st_size / 1e9:.2f} GB), "
-              f"{os.cpu_count()} CPUs, inference threads {args.threads or 'default'}",
-              file=sys.stderr)
+              f"{os.cpu_count()} CPUs, detect options {options}", file=sys.stderr)
         results = []
         for run in args.runs:
             kind, n_packets, start = run.split("-")
             needs_model = kind != "sessions"
             model_dir = _model_dir(tmp_dir, int(n_packets), start) if needs_model else tmp_dir
-            results.append(_measure(run, capture, model_dir, tmp_dir, args.threads))
+            results.append(_measure(run, capture, model_dir, tmp_dir, options))
             r = results[-1]
             print(f"  {run:<20} {r['elapsed_s']:7.1f} s  {r['packets_per_s']:>11,.0f} pkt/s  "
                   f"{r['sessions_per_s']:>9,.0f} sess/s  {r['peak_rss_mb']:6.0f} MB",

@@ -33,7 +33,7 @@ from torch import nn
 
 from botunet.models import create_model, list_models
 from botunet.models.flops import count_flops
-from botunet.models.fuse import fuse_batchnorm
+from botunet.models.inference import MAX_POSITIONS, forward_in_chunks, fuse_batchnorm
 
 BYTES_PER_PACKET = 100
 PACKETS = (8, 1)
@@ -116,7 +116,8 @@ def realistic(model: nn.Module) -> nn.Module:
 
 
 def runners(model: nn.Module, input_length: int) -> dict[str, Callable[[torch.Tensor], Any]]:
-    """Ways to score a batch: torch as trained, torch with folded norms, ONNX Runtime."""
+    """Ways to score a batch: torch as trained, with folded norms, and also in sub-batches
+    of at most MAX_POSITIONS bytes; ONNX Runtime."""
     fused = fuse_batchnorm(model)
     session = ort_session(export_onnx(model, input_length))
 
@@ -127,9 +128,14 @@ def runners(model: nn.Module, input_length: int) -> dict[str, Callable[[torch.Te
 
         return call
 
+    def run_chunks(x: torch.Tensor) -> Any:
+        with torch.inference_mode():
+            return forward_in_chunks(fused, x)
+
     return {
         "torch": run_torch(model),
         "torch+fold": run_torch(fused),
+        "torch+fold+sub": run_chunks,
         "onnxruntime": lambda x: session.run(None, {"x": x.numpy()})[0],
     }
 
@@ -167,7 +173,7 @@ def bench_models(rounds: int, peak: float) -> list[dict[str, Any]]:
 def print_row(row: dict[str, Any]) -> None:
     print(
         f"{row['model']:<13} {row['n_packets']:>2} {row['macs'] / 1e6:>8.2f} "
-        f"{row['backend']:<12} {row['batch']:>5} {row['sessions_per_s']:>11.0f} "
+        f"{row['backend']:<14} {row['batch']:>5} {row['sessions_per_s']:>11.0f} "
         f"{row['gflop_per_s']:>8.1f} {100 * row['share_of_peak']:>6.0f}%",
         flush=True,
     )
@@ -334,13 +340,13 @@ def summarise(rows: list[dict[str, Any]]) -> list[str]:
     lines = []
     by_key = {(r["model"], r["n_packets"], r["backend"], r["batch"]): r for r in rows}
     for n_packets in PACKETS:
-        for backend in ("torch", "torch+fold", "onnxruntime"):
+        for backend in ("torch", "torch+fold", "torch+fold+sub", "onnxruntime"):
             light = by_key[("unet1d_light", n_packets, backend, 256)]
             full = by_key[("unet1d", n_packets, backend, 256)]
             share = light["share_of_peak"]
             speedup = light["sessions_per_s"] / full["sessions_per_s"]
             lines.append(
-                f"N={n_packets} {backend:<12} unet1d_light at batch 256: "
+                f"N={n_packets} {backend:<14} unet1d_light at batch 256: "
                 f"{100 * share:.0f}% of peak ({'met' if share >= 0.5 else 'not met'}), "
                 f"{speedup:.2f}x the sessions/s of unet1d "
                 f"({'faster' if speedup > 1 else 'not faster'})"
@@ -368,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         f"one thread; dense 1024x1024 float32 matmul: torch {peaks['torch']:.1f} GFLOP/s "
         f"(the peak below), onnxruntime {peaks['onnxruntime']:.1f} GFLOP/s"
     )
-    print("MACs per sample from botunet.models.flops; GFLOP/s = 2 x MACs x sessions/s\n")
-    print(f"{'model':<13} {'N':>2} {'MACs (M)':>8} {'backend':<12} {'batch':>5} "
+    print("MACs per sample from botunet.models.flops; GFLOP/s = 2 x MACs x sessions/s")
+    print(f"torch+fold+sub: sub-batches of at most {MAX_POSITIONS} bytes (forward_in_chunks)\n")
+    print(f"{'model':<13} {'N':>2} {'MACs (M)':>8} {'backend':<14} {'batch':>5} "
           f"{'sessions/s':>11} {'GFLOP/s':>8} {'% peak':>7}")  # fmt: skip
     rows = bench_models(args.rounds, peak)
     results: dict[str, Any] = {"peaks": peaks, "models": rows}

@@ -50,7 +50,7 @@ class TorchScorer(Scorer):
 
     name = "torch"
     # importing torch alone takes about 220 MB, so its chunks are smaller
-    max_input_bytes = 16384
+    max_input_bytes = 8192
 
     def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
         import torch

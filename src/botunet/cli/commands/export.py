@@ -15,10 +15,11 @@ Export a model folder to ONNX: input "bytes" float32 (batch, 1, L) in [0, 1],
 output "logit" (batch,), dynamic batch axis. The file is kept only if ONNX Runtime
 agrees with PyTorch within 1e-4 at batch sizes 1 and 7.
 
-With --int8 the model is also quantised to int8 (static, QDQ), calibrated on the
-train split of --calibration DATASET_DIR; the accuracy and F1 change on its test
-split and the file sizes are printed and written to export.json beside the file.
-Run the result with: botunet detect --backend onnx --onnx FILE ...
+With --int8 the model is also quantised to int8 (static, QDQ; the final fully
+connected layer stays float), calibrated on the train split of --calibration
+DATASET_DIR; the accuracy and F1 change on its test split and the file sizes are
+printed and written to export.json beside the file.
+Run the result with: botunet detect CAPTURE --model MODEL_DIR --onnx FILE
 """
 
 
