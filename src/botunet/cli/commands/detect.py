@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO
@@ -93,12 +92,8 @@ def run(args: argparse.Namespace) -> int:
     # check the output settings before the model loads, so mistakes fail fast
     infer_format(args.output, args.format)
     detector = Detector(args.model, config, onnx_path=args.onnx).load()
-    try:
-        summary = _detect(detector, args)
-        print_summary(summary, sys.stderr if args.output == "-" else sys.stdout)
-    except BrokenPipeError:
-        # the reader of stdout went away (| head): stop quietly, as other filters do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    summary = _detect(detector, args)
+    print_summary(summary, sys.stderr if args.output == "-" else sys.stdout)
     return 0
 
 
