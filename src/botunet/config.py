@@ -294,12 +294,12 @@ class JobConfig:
 
     protocols: tuple[str, ...] = ("paper", "strict")
     model: str = "unet1d_light"
-    n_packets: int = 8
+    n_packets: int = 4
     start: str = "first"
-    max_per_capture: int | None = 100
+    max_per_capture: int | None = 50
     seed: int = 0
-    epochs: int = 10
-    patience: int | None = 3
+    epochs: int = 6
+    patience: int | None = 2
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -70,21 +70,29 @@ def render_report(sweep: str | Path | dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def splice_tables(readme: str, tables: str) -> str:
-    """``readme`` with the text between the table markers replaced by ``tables``."""
-    begin, end = readme.find(TABLES_BEGIN), readme.find(TABLES_END)
+def _markers(name: str | None) -> tuple[str, str]:
+    if not name:
+        return TABLES_BEGIN, TABLES_END
+    return TABLES_BEGIN.replace(" -->", f" {name} -->"), TABLES_END.replace(" -->", f" {name} -->")
+
+
+def splice_tables(readme: str, tables: str, name: str | None = None) -> str:
+    """``readme`` with the text between the table markers (of sweep ``name``) replaced."""
+    begin_marker, end_marker = _markers(name)
+    begin, end = readme.find(begin_marker), readme.find(end_marker)
     if begin < 0 or end < begin:
-        raise ValueError(f"the README has no {TABLES_BEGIN} ... {TABLES_END} block")
-    head = readme[: begin + len(TABLES_BEGIN)]
+        raise ValueError(f"the README has no {begin_marker} ... {end_marker} block")
+    head = readme[: begin + len(begin_marker)]
     return f"{head}\n{tables.strip()}\n{readme[end:]}"
 
 
-def readme_tables(readme: str) -> str | None:
-    """The text between the table markers of ``readme``, or None without markers."""
-    begin, end = readme.find(TABLES_BEGIN), readme.find(TABLES_END)
+def readme_tables(readme: str, name: str | None = None) -> str | None:
+    """The text between the table markers (of sweep ``name``), or None without markers."""
+    begin_marker, end_marker = _markers(name)
+    begin, end = readme.find(begin_marker), readme.find(end_marker)
     if begin < 0 or end < begin:
         return None
-    return readme[begin + len(TABLES_BEGIN) : end].strip()
+    return readme[begin + len(begin_marker) : end].strip()
 
 
 def _preamble(document: dict[str, Any]) -> str:
