@@ -64,14 +64,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.exception("failed")
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader of stdout went away (`botunet ... | head`): stop quietly, as cat does.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as err:
+        # A path the user gave cannot be written or read (a file where a folder should
+        # be, no permission, a full disk): one line naming it, as for any bad input.
+        if args.verbose >= 2:
+            logger.exception("failed")
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def entrypoint() -> None:

@@ -59,6 +59,8 @@ def export_onnx(
     model, spec = load_checkpoint(model_dir)
     input_length = int(spec["input_length"])
 
+    if out_path.is_dir():
+        raise ExportError(f"{out_path}: is a folder; give the ONNX file to write")
     tmp = out_path.with_name(out_path.name + ".tmp")
     example = torch.rand(2, 1, input_length, generator=torch.Generator().manual_seed(seed))
     try:

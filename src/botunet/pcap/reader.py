@@ -117,6 +117,10 @@ def is_capture(path: str | Path) -> bool:
     return sniff_format(head) is not None
 
 
+# File names that promise a capture: one of these that is not one is worth a warning.
+CAPTURE_LIKE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
+
+
 def find_captures(paths: Iterable[str | Path]) -> list[str | Path]:
     """Expand folders into the capture files below them (by magic bytes), in sorted order.
 
@@ -134,6 +138,9 @@ def find_captures(paths: Iterable[str | Path]) -> list[str | Path]:
                 continue
             if is_capture(child):
                 found.append(child)
+            elif child.name.lower().endswith(CAPTURE_LIKE_SUFFIXES):
+                logger.warning("%s: named like a capture but is not one (empty or another "
+                               "format); left out", child)
             else:
                 logger.debug("not a capture, left out: %s", child)
     return found

@@ -169,6 +169,8 @@ def load_weights(model: nn.Module, path: Path) -> None:
                 f"{path}: weights do not fit the model: {name!r} has shape "
                 f"{tuple(tensor.shape)}, model expects {tuple(expected[name].shape)}"
             )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: weights are damaged: {name!r} holds NaN or infinity")
     model.load_state_dict(tensors, strict=True)
 
 

@@ -11,6 +11,8 @@ from typing import IO
 from botunet.config import DetectConfig
 from botunet.detection.engine import DetectionSummary, Detector
 from botunet.detection.writers import FORMATS, infer_format, open_writer
+from botunet.errors import BotunetError
+from botunet.pcap.reader import find_captures
 
 DESCRIPTION = """\
 Score every session of the captures with a trained model, using the model's own
@@ -89,19 +91,24 @@ def run(args: argparse.Namespace) -> int:
         backend=backend,
         threads=args.threads,
     )
-    # check the output settings before the model loads, so mistakes fail fast
+    # check the output settings and inputs before the model loads, so mistakes fail fast
     infer_format(args.output, args.format)
+    captures = find_captures(args.captures)
+    if not captures:
+        raise BotunetError(f"no capture files in {', '.join(map(str, args.captures))}")
     detector = Detector(args.model, config, onnx_path=args.onnx).load()
-    summary = _detect(detector, args)
+    summary = _detect(detector, captures, args)
     print_summary(summary, sys.stderr if args.output == "-" else sys.stdout)
     return 0
 
 
-def _detect(detector: Detector, args: argparse.Namespace) -> DetectionSummary:
+def _detect(
+    detector: Detector, captures: list[str | Path], args: argparse.Namespace
+) -> DetectionSummary:
     if args.output is None:
-        return detector.detect(args.captures)
+        return detector.detect(captures)
     with open_writer(args.output, args.format) as writer:
-        summary = detector.detect(args.captures, writer=writer, all_sessions=args.all)
+        summary = detector.detect(captures, writer=writer, all_sessions=args.all)
     if args.output != "-":
         path = summary_path(args.output)
         path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
