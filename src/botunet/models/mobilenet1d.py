@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from botunet.models.layers import ConvNormAct1d, DepthwiseSeparableConv1d
+from botunet.models.layers import ConvNormAct1d, DepthwiseSeparableConv1d, init_weights
 from botunet.models.registry import register_model
 
 # MobileNet v1 (Howard et al. 2017, Table 1) turned 1D, with a stride-1 stem, one more
@@ -91,17 +91,7 @@ class MobileNet1d(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=0.01)
-                nn.init.zeros_(module.bias)
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, input_length) -> features (B, C, 1, L / total stride, rounded up)."""
